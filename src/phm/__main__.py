@@ -1,0 +1,3 @@
+from phm.cli import app
+
+app(prog_name="phm")

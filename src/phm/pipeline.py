@@ -1,0 +1,71 @@
+"""The pipeline: the stages that turn the canonical store into derived tables.
+
+Each stage is a pure function over Ibis tables; this module only feeds it the
+store's tables and materialises what it returns, on whichever engine the store
+was opened with. Every run is recorded in the `run_log` table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+
+import ibis
+
+from phm import __version__
+from phm.engine import Store
+from phm.measures import registered_population
+
+EVENT_DATES = (
+    ("clinical_event", "event_date"),
+    ("medication", "issue_date"),
+    ("encounter", "start_datetime"),
+)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    index_date: dt.date
+    engine: str
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def latest_date(store: Store) -> dt.date:
+    """The last day with activity in the store: the default index date."""
+    latest: dt.date | None = None
+    for table, column in EVENT_DATES:
+        if not store.has(table):
+            continue
+        value = store.table(table)[column].max().execute()
+        if value is not None and str(value) != "NaT":
+            day = value.date() if isinstance(value, dt.datetime) else value
+            latest = day if latest is None else max(latest, day)
+    if latest is None:
+        raise ValueError("the store has no events to take an index date from: give --index-date")
+    return latest
+
+
+def run(store: Store, index_date: dt.date | None = None) -> RunSummary:
+    """Build the derived tables as of `index_date` (default: the latest date in the data)."""
+    started = time.perf_counter()
+    day = index_date or latest_date(store)
+    person_table = store.write(
+        "person_table",
+        registered_population(store.table("person"), store.table("practice"), day),
+    )
+    rows = {"person_table": int(person_table.count().execute())}
+    seconds = time.perf_counter() - started
+    record = {
+        "run_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "index_date": day.isoformat(),
+        "engine": store.engine,
+        "phm_version": __version__,
+        "rows": json.dumps(rows),
+        "seconds": round(seconds, 2),
+    }
+    previous = store.table("run_log").execute().to_dict("records") if store.has("run_log") else []
+    store.write("run_log", ibis.memtable([*previous, record]))
+    return RunSummary(index_date=day, engine=store.engine, rows=rows, seconds=seconds)
