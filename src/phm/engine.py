@@ -62,10 +62,10 @@ class Store:
         """A canonical or derived table, as an Ibis table on this engine."""
         parts = self._parts(name)
         if parts:
-            return self._read_parquet(name, parts)
+            return self._read_parquet(name, parts, tables_dir(self.home) / name)
         if self._derived(name):
             if self.engine == "spark":
-                return self._read_parquet(name, [self.derived_dir / name])
+                return self._read_parquet(name, [], self.derived_dir / name)
             return self.con.table(name)
         known = ", ".join(self.names()) or "none yet: run `phm ingest` or `phm demo`"
         raise StoreError(f"no table {name!r} in {self.home} (tables: {known})")
@@ -89,10 +89,13 @@ class Store:
         target.parent.mkdir(parents=True, exist_ok=True)
         expr = data if isinstance(data, ir.Table) else ibis.memtable(data)
         self.con.to_parquet(expr, str(target))
-        return self._read_parquet(name, [target])
+        return self._read_parquet(name, [], target)
 
-    def _read_parquet(self, name: str, paths: list[Path]) -> ir.Table:
-        return self.con.read_parquet([str(p) for p in paths], table_name=f"_{name}_parquet")
+    def _read_parquet(self, name: str, parts: list[Path], folder: Path) -> ir.Table:
+        """DuckDB reads the list of parts; Spark reads the folder that holds them."""
+        if self.engine == "duckdb":
+            return self.con.read_parquet([str(p) for p in parts], table_name=f"_{name}_parquet")
+        return self.con.read_parquet(str(folder), table_name=f"_{name}_parquet")
 
     def close(self) -> None:
         if self.engine == "duckdb":

@@ -1,0 +1,47 @@
+# Two commands on a fresh machine (see README):
+#   make demo   install, then synthesise Southwark, ingest it and run the pipeline
+#   make test   install with the test tools (and Java for PySpark), then lint and test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PERSONS ?=
+
+.PHONY: install install-dev java demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[spark,dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# PySpark needs a Java runtime; install Debian's when the machine has none.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime for PySpark"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+demo: install
+	$(BIN)/phm demo $(if $(PERSONS),--persons $(PERSONS))
+
+lint: install-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+test: install-dev java lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+bench: install-dev
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) phm-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
