@@ -246,6 +246,8 @@ class _Loader:
         self.con = duckdb.connect()
         self.con.execute(f"SET temp_directory = {_sql_string(str(scratch))}")
         self.con.execute("SET TimeZone = 'UTC'")
+        # Spill to disk rather than grow: an ingest must fit beside other work.
+        self.con.execute("SET memory_limit = '2GB'")
         self.ib = ibis.duckdb.from_connection(self.con)
 
     def part_dir(self, table: str) -> Path:

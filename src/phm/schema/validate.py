@@ -112,7 +112,7 @@ def validate(
         errors[name] = errors[name].fill_null(
             ibis.ifelse(violated, rule.reason, ibis.null("string"))
         )
-    checked = source.mutate(_raw=raw_json(source, raw_columns), **errors)
+    checked = source.mutate(**errors)
 
     any_error = ibis.literal(False)
     for name in errors:
@@ -120,15 +120,17 @@ def validate(
     accepted = checked.filter(~any_error).select(
         "_line", **{c.name: _typed(c, checked[c.name]) for c in table.columns}
     )
+    bad = checked.filter(any_error)
+    bad = bad.mutate(_raw=raw_json(bad, raw_columns))
     rejects = [
-        checked.filter(checked[name].notnull()).select(
+        bad.filter(bad[name].notnull()).select(
             table=ibis.literal(table.name),
             source_file=ibis.literal(source_file),
-            line=checked._line,
+            line=bad._line,
             field=ibis.literal(name.removeprefix("_err_")),
-            reason=checked[name],
+            reason=bad[name],
             outcome=ibis.literal("row rejected"),
-            raw=checked._raw,
+            raw=bad._raw,
         )
         for name in errors
     ]
