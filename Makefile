@@ -41,7 +41,7 @@ test: install-dev java lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: install-dev
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --persons 300000
 
 clean:
 	rm -rf $(VENV) phm-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
