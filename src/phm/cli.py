@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from rich.table import Table as RichTable
 from phm.config import PlaceError, Settings, load_place
 from phm.engine import Store, StoreError, connect
 from phm.export import ExportError, export_table
-from phm.ingest.canonical import IngestError, IngestReport, SourceError, ingest_canonical
+from phm.ingest.canonical import IngestError, IngestReport, Mode, SourceError, ingest_canonical
 from phm.pipeline import RunSummary, run
 from phm.schema.markdown import data_model_markdown
 
@@ -34,6 +34,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
+Format = Literal["parquet", "csv"]
 USER_ERRORS = (PlaceError, StoreError, IngestError, SourceError, ExportError, ValueError, OSError)
 
 
@@ -100,7 +101,7 @@ def _progress() -> Progress:
     )
 
 
-def _synth(out_dir: Path, persons: int | None, seed: int, index_date: dt.date, fmt: str) -> None:
+def _synth(out_dir: Path, persons: int | None, seed: int, index_date: dt.date, fmt: Format) -> None:
     from phm.synth import generate
 
     place = load_place(_State.settings.place)
@@ -113,7 +114,7 @@ def _synth(out_dir: Path, persons: int | None, seed: int, index_date: dt.date, f
             persons=persons,
             seed=seed,
             index_date=index_date,
-            fmt=fmt,  # type: ignore[arg-type]
+            fmt=fmt,
             progress=lambda n: bar.advance(task, n),
         )
     rows = ", ".join(f"{table} {n:,}" for table, n in summary.rows.items())
@@ -141,7 +142,7 @@ def synth(
     day = parse_date(index_date)
     assert day is not None
     with user_errors():
-        _synth(out_dir, persons, seed, day, fmt)
+        _synth(out_dir, persons, seed, day, "csv" if fmt == "csv" else "parquet")
 
 
 def _print_ingest(report: IngestReport) -> None:
@@ -176,9 +177,9 @@ def _print_ingest(report: IngestReport) -> None:
     out.print(f"Done in {report.seconds:.1f}s.")
 
 
-def _ingest(path: Path, mode: str | None) -> IngestReport:
+def _ingest(path: Path, mode: Mode | None) -> IngestReport:
     settings = _State.settings
-    report = ingest_canonical(path, settings.home, settings.key(), mode)  # type: ignore[arg-type]
+    report = ingest_canonical(path, settings.home, settings.key(), mode)
     _print_ingest(report)
     return report
 
@@ -195,7 +196,7 @@ def ingest(
         fail(f"--format {fmt!r}: this version reads the canonical format only")
     if replace and append:
         fail("choose one of --replace and --append")
-    mode = "replace" if replace else "append" if append else None
+    mode: Mode | None = "replace" if replace else "append" if append else None
     with user_errors():
         report = _ingest(path, mode)
     if report.failed:
