@@ -140,15 +140,22 @@ def validate(
 def duplicate_keys(
     table: Table, accepted: ir.Table, source_file: str, raw_columns: list[str]
 ) -> Checked:
-    """Keep the first row of each key; reject later repeats, naming the first line."""
+    """Keep the first row of each key; reject later repeats, naming the first line.
+
+    Only keys that occur more than once are ranked, so a large clean file costs
+    one aggregation rather than a sort of every row.
+    """
     if not table.key:
         return Checked(accepted, empty_rejects())
-    window = ibis.window(group_by=[accepted[k] for k in table.key], order_by=accepted._line)
-    ranked = accepted.mutate(
-        _n=ibis.row_number().over(window), _first=accepted._line.min().over(window)
+    key = list(table.key)
+    counts = accepted.group_by(key).agg(_n=accepted.count())
+    repeated = accepted.semi_join(counts.filter(counts._n > 1), key)
+    window = ibis.window(group_by=[repeated[k] for k in key], order_by=repeated._line)
+    ranked = repeated.mutate(
+        _n=ibis.row_number().over(window), _first=repeated._line.min().over(window)
     )
-    keep = ranked.filter(ranked._n == 0).drop("_n", "_first")
     repeats = ranked.filter(ranked._n > 0)
+    keep = accepted.anti_join(repeats.select("_line"), "_line")
     rejects = repeats.select(
         table=ibis.literal(table.name),
         source_file=ibis.literal(source_file),
