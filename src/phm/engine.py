@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,12 @@ from phm.config.settings import Engine
 
 class StoreError(RuntimeError):
     """The store is missing something a command needs."""
+
+
+def rows_table(rows: list[dict[str, Any]], schema: Mapping[str, str]) -> ir.Table:
+    """A small in-memory table with an exact schema, empty or not, on any engine."""
+    arrow = pa.Table.from_pylist(rows, schema=ibis.schema(schema).to_pyarrow())
+    return ibis.memtable(arrow)
 
 
 def tables_dir(home: Path) -> Path:

@@ -13,10 +13,14 @@ import time
 from dataclasses import dataclass, field
 
 import ibis
+import ibis.expr.types as ir
 
 from phm import __version__
-from phm.engine import Store
-from phm.measures import registered_population
+from phm.codelists.registry import shipped_registry
+from phm.codelists.thresholds import shipped_thresholds
+from phm.engine import Store, rows_table
+from phm.measures.person_table import CANONICAL_INPUTS, person_table
+from phm.schema.canonical import TABLES, stored_schema
 
 EVENT_DATES = (
     ("clinical_event", "event_date"),
@@ -48,21 +52,30 @@ def latest_date(store: Store) -> dt.date:
     return latest
 
 
+def _canonical(store: Store, name: str) -> ir.Table:
+    """A canonical table, or an empty one of the same shape where the extract had none."""
+    if store.has(name) or name in ("person", "practice"):
+        return store.table(name)
+    schema = stored_schema(TABLES[name])
+    return rows_table([], schema)
+
+
 def run(store: Store, index_date: dt.date | None = None) -> RunSummary:
     """Build the derived tables as of `index_date` (default: the latest date in the data)."""
     started = time.perf_counter()
     day = index_date or latest_date(store)
-    person_table = store.write(
-        "person_table",
-        registered_population(store.table("person"), store.table("practice"), day),
-    )
-    rows = {"person_table": int(person_table.count().execute())}
+    registry, thresholds = shipped_registry(), shipped_thresholds()
+    tables = {name: _canonical(store, name) for name in CANONICAL_INPUTS}
+    built = store.write("person_table", person_table(tables, registry, thresholds, day))
+    rows = {"person_table": int(built.count().execute())}
     seconds = time.perf_counter() - started
     record = {
         "run_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "index_date": day.isoformat(),
         "engine": store.engine,
         "phm_version": __version__,
+        "definitions_version": f"{registry.version}+{registry.digest}",
+        "thresholds_version": thresholds.version,
         "rows": json.dumps(rows),
         "seconds": round(seconds, 2),
     }

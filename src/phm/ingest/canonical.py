@@ -24,7 +24,7 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 
-from phm.engine import tables_dir
+from phm.engine import rows_table, tables_dir
 from phm.ingest.pseudonymise import is_valid_nhs_number, keyed_hash
 from phm.schema.canonical import TABLES, Table, load_order, stored_name
 from phm.schema.validate import (
@@ -293,7 +293,7 @@ class _Loader:
         for reference in table.references:
             keys = self.stored(reference.table)
             if keys is None:
-                keys = ibis.memtable({reference.key: []}, schema={reference.key: "string"})
+                keys = rows_table([], {reference.key: "string"})
             step = unknown_references(table, reference, accepted, keys, path.name, raw_columns)
             rejects.append(step.rejects)
             accepted = step.accepted

@@ -108,6 +108,22 @@ def stored_name(column: Column) -> str:
     return f"{column.name}_hash" if column.identifier else column.name
 
 
+_IBIS_TYPES = {
+    "string": "string",
+    "date": "date",
+    "datetime": "timestamp",
+    "int": "int64",
+    "float": "float64",
+}
+
+
+def stored_schema(table: Table) -> dict[str, str]:
+    """The Ibis types of a canonical table as stored (identifiers as their hash)."""
+    return {
+        stored_name(c): "string" if c.identifier else _IBIS_TYPES[c.type] for c in table.columns
+    }
+
+
 ODS_PRACTICE = r"^[A-Z][0-9]{5}$"
 LSOA = r"^[EW]0[0-9]{7}$"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from phm.engine import rows_table
 from phm.schema.canonical import Column, Reference, Table
 
 _CAST = {
@@ -205,4 +206,4 @@ REJECTS_SCHEMA = ibis.schema(
 
 
 def empty_rejects() -> ir.Table:
-    return ibis.memtable({name: [] for name in REJECTS_SCHEMA.names}, schema=REJECTS_SCHEMA)
+    return rows_table([], {name: str(t) for name, t in REJECTS_SCHEMA.items()})
