@@ -239,8 +239,9 @@ def _pseudonymise(checked: Checked, key: bytes, table: Table, path: Path) -> Che
 class _Loader:
     """One ingest run: a DuckDB session that validates files into the store's tables."""
 
-    def __init__(self, home: Path, key: bytes, mode: Mode) -> None:
-        self.home, self.key, self.mode = home, key, mode
+    def __init__(self, home: Path, key: bytes) -> None:
+        self.home, self.key = home, key
+        self.reject_parts: list[Path] = []
         scratch = home / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect()
@@ -318,12 +319,14 @@ class _Loader:
                 f"COPY (SELECT * FROM _rejects ORDER BY line, field) TO {_sql_string(str(target))} "
                 "(FORMAT parquet)"
             )
+            self.reject_parts.append(target)
 
     def reasons(self) -> Counter[tuple[str, str, str]]:
-        stored = self.stored("rejects")
+        """Rejected values of this run by table, field and reason."""
         counts: Counter[tuple[str, str, str]] = Counter()
-        if stored is None:
+        if not self.reject_parts:
             return counts
+        stored = self.ib.read_parquet([str(p) for p in self.reject_parts])
         grouped = stored.group_by("table", "field", "reason").agg(n=stored.count()).execute()
         for row in grouped.itertuples(index=False):
             counts[(str(row.table), str(row.field), str(row.reason))] = int(row.n)
@@ -381,7 +384,7 @@ def ingest_canonical(
             shutil.rmtree(tables_dir(home) / name, ignore_errors=True)
 
     report = IngestReport(source=source, mode=mode, ignored=ignored)
-    loader = _Loader(home, key, mode)
+    loader = _Loader(home, key)
     try:
         for table in load_order():
             for path in found.get(table.name, []):
