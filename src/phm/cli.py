@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
+from phm.codelists.markdown import definitions_markdown
+from phm.codelists.registry import RegistryError, shipped_registry
 from phm.config import PlaceError, Settings, load_place
 from phm.engine import Store, StoreError, connect
 from phm.export import ExportError, export_table
@@ -35,7 +37,16 @@ out = Console()
 err = Console(stderr=True)
 
 Format = Literal["parquet", "csv"]
-USER_ERRORS = (PlaceError, StoreError, IngestError, SourceError, ExportError, ValueError, OSError)
+USER_ERRORS = (
+    RegistryError,
+    PlaceError,
+    StoreError,
+    IngestError,
+    SourceError,
+    ExportError,
+    ValueError,
+    OSError,
+)
 
 
 class _State:
@@ -267,6 +278,14 @@ def tables() -> None:
 def schema() -> None:
     """Print the canonical data model as Markdown (the source of docs/data-model.md)."""
     out.print(data_model_markdown(), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def definitions() -> None:
+    """Print the clinical definitions in use as Markdown (the source of docs/definitions.md)."""
+    with user_errors():
+        text = definitions_markdown(shipped_registry())
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
