@@ -73,3 +73,33 @@ def test_a_failed_file_makes_ingest_exit_non_zero(tmp_path: Path) -> None:
     broken = write(tmp_path / "broken", practice__csv="code;name\nX;Y\n")
     code, output = phm("--home", str(tmp_path / "home"), "ingest", str(broken))
     assert code == 1 and "practice.csv: missing required column(s)" in output
+
+
+def test_worklist_for_a_practice(tmp_path: Path) -> None:
+    from phm.config import load_place
+    from phm.synth import generate
+
+    generate(tmp_path / "extract", place=load_place(), persons=3000, seed=3)
+    home = str(tmp_path / "home")
+    assert phm("--home", home, "ingest", str(tmp_path / "extract"))[0] == 0
+    code, output = phm("--home", home, "run")
+    assert code == 0 and "Bridges to Health segments" in output
+    out = tmp_path / "worklist.csv"
+    code, output = phm(
+        "--home",
+        home,
+        "worklist",
+        "--cohort",
+        "ltc_3plus",
+        "--practice",
+        "Y99001",
+        "--out",
+        str(out),
+    )
+    assert code == 0, output
+    with out.open() as f:
+        listed = list(csv.DictReader(f))
+    assert listed and [int(r["Priority"]) for r in listed] == list(range(1, len(listed) + 1))
+    assert {r["Practice"] for r in listed} == {"Y99001"}
+    code, output = phm("--home", home, "worklist", "--cohort", "nope", "--out", str(out))
+    assert code == 2 and "unknown cohort 'nope'" in output

@@ -20,6 +20,7 @@ from rich.table import Table as RichTable
 
 from phm.codelists.markdown import definitions_markdown
 from phm.codelists.registry import RegistryError, shipped_registry
+from phm.cohorts import load_cohorts, worklist, write_worklist
 from phm.config import PlaceError, Settings, load_place
 from phm.engine import Store, StoreError, connect
 from phm.export import ExportError, export_table
@@ -233,6 +234,22 @@ def _run(store: Store, index_date: dt.date | None) -> RunSummary:
         + ", ".join(f"{name} {n:,} rows" for name, n in summary.rows.items())
         + f" in {summary.seconds:.1f}s."
     )
+    if summary.segments:
+        listing = RichTable(title="Bridges to Health segments", title_justify="left")
+        for name in ("segment", "persons", "share", "cost 12m (£)", "per head (£)"):
+            listing.add_column(name, justify="left" if name == "segment" else "right")
+        for row in summary.segments:
+            per_head = row["cost_per_head_gbp"]
+            listing.add_row(
+                str(row["label"]),
+                f"{row['persons']:,}",
+                f"{row['share']:.1%}",
+                f"{row['total_cost_gbp_12m']:,.0f}",
+                "-" if per_head is None or per_head != per_head else f"{per_head:,.0f}",
+            )
+        out.print(listing)
+    for name, why in summary.unavailable_cohorts.items():
+        out.print(f"[yellow]cohort {name} unavailable:[/] {why}")
     return summary
 
 
@@ -259,6 +276,25 @@ def export(
     with _store() as store, user_errors():
         written = export_table(store, table, out_file)
     out.print(f"Wrote {written.rows:,} rows of {written.table} to {out_file}.")
+
+
+@app.command("worklist")
+def worklist_command(
+    cohort: Annotated[str, typer.Option(help="a cohort of cohorts.yaml, e.g. ltc_3plus")],
+    out_file: Annotated[Path, typer.Option("--out", help="file to write: .csv or .xlsx")],
+    practice: Annotated[str | None, typer.Option(help="practice ODS code")] = None,
+    pcn: Annotated[str | None, typer.Option(help="PCN code")] = None,
+    neighbourhood: Annotated[str | None, typer.Option(help="neighbourhood name")] = None,
+) -> None:
+    """Write a case-finding worklist for a practice, PCN or neighbourhood, ordered by need."""
+    with _store() as store, user_errors():
+        person = store.table("person_table")
+        cohorts = load_cohorts(columns=person.columns)
+        listed = worklist(
+            person, cohorts, cohort=cohort, practice=practice, pcn=pcn, neighbourhood=neighbourhood
+        )
+        written = write_worklist(listed, out_file)
+    out.print(f"Wrote {written:,} people of cohort {cohort} to {out_file}.")
 
 
 @app.command()

@@ -18,9 +18,11 @@ import ibis.expr.types as ir
 from phm import __version__
 from phm.codelists.registry import shipped_registry
 from phm.codelists.thresholds import shipped_thresholds
+from phm.cohorts import cohort_members, load_cohorts
 from phm.engine import Store, rows_table
 from phm.measures.person_table import CANONICAL_INPUTS, person_table
 from phm.schema.canonical import TABLES, stored_schema
+from phm.segments import load_segments, segment_columns, segment_summary
 
 EVENT_DATES = (
     ("clinical_event", "event_date"),
@@ -34,6 +36,8 @@ class RunSummary:
     index_date: dt.date
     engine: str
     rows: dict[str, int] = field(default_factory=dict)
+    segments: list[dict[str, object]] = field(default_factory=list)
+    unavailable_cohorts: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -69,9 +73,16 @@ def run(store: Store, index_date: dt.date | None = None) -> RunSummary:
     # Ibis 12 cannot cache PySpark expressions that hold in-memory tables;
     # Spark plans the single query well enough on its own.
     cache_parts = store.engine == "duckdb"
-    table = person_table(tables, registry, thresholds, day, cache_parts=cache_parts)
-    built = store.write("person_table", table)
-    rows = {"person_table": int(built.count().execute())}
+    measured = person_table(tables, registry, thresholds, day, cache_parts=cache_parts)
+    segmentation = load_segments(columns=measured.columns)
+    built = store.write("person_table", measured.mutate(**segment_columns(measured, segmentation)))
+    cohorts = load_cohorts(columns=built.columns)
+    members = store.write("cohort_members", cohort_members(built, cohorts))
+    rows = {
+        "person_table": int(built.count().execute()),
+        "cohort_members": int(members.count().execute()),
+    }
+    segments = segment_summary(built, segmentation).execute().to_dict("records")
     seconds = time.perf_counter() - started
     record = {
         "run_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -80,9 +91,17 @@ def run(store: Store, index_date: dt.date | None = None) -> RunSummary:
         "phm_version": __version__,
         "definitions_version": f"{registry.version}+{registry.digest}",
         "thresholds_version": thresholds.version,
+        "segmentation_version": segmentation.full_version,
         "rows": json.dumps(rows),
         "seconds": round(seconds, 2),
     }
     previous = store.table("run_log").execute().to_dict("records") if store.has("run_log") else []
     store.write("run_log", ibis.memtable([*previous, record]))
-    return RunSummary(index_date=day, engine=store.engine, rows=rows, seconds=seconds)
+    return RunSummary(
+        index_date=day,
+        engine=store.engine,
+        rows=rows,
+        segments=segments,
+        unavailable_cohorts=dict(cohorts.unavailable),
+        seconds=seconds,
+    )

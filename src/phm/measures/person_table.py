@@ -17,6 +17,7 @@ from phm.codelists.registry import Registry
 from phm.codelists.thresholds import Thresholds
 from phm.measures.activity import escalation, recent_discharge, service_use
 from phm.measures.conditions import condition_flags, ltc_counts
+from phm.measures.maternity import maternity
 from phm.measures.population import registered_population
 from phm.measures.scores import (
     EFI_DEFICITS,
@@ -85,6 +86,7 @@ def person_table(
         activation(population, assessment, index_date, thresholds.pam),
         vital5(population, event, assessment, index_date, thresholds.vital5),
         housing_need(population, event, index_date, thresholds.housing),
+        maternity(population, encounter, event, index_date),
     ]
     table = population.cache() if cache_parts else population
     for part in parts:
