@@ -70,8 +70,14 @@ PEOPLE: list[tuple[dict[str, Any], str]] = [
     (person("efi_mild", age=80, efi_category="mild", ltc_count=1), "long_term_condition"),
     (person("hfrs_intermediate_65", age=65, hfrs_category="intermediate"), "frailty"),
     (
-        person("hfrs_high_64", age=64, hfrs_category="high", emergency_admissions_12m=1),
-        "emergency_admission_12m",
+        person(
+            "hfrs_high_64",
+            age=64,
+            hfrs_category="high",
+            emergency_admissions_12m=1,
+            emergency_admissions_90d=1,
+        ),
+        "acute_episode_90d",
     ),
     # disability: before long-term conditions
     (person("ms", multiple_sclerosis=True, ltc_count=2), "significant_disability"),
@@ -91,9 +97,14 @@ PEOPLE: list[tuple[dict[str, Any], str]] = [
     ),
     (person("infant", age=0, infant=True), "infant_under_1"),
     # acutely ill
-    (person("admitted", emergency_admissions_12m=1), "emergency_admission_12m"),
-    (person("reablement", in_reablement=True), "emergency_admission_12m"),
-    (person("ae_only", ae_attendances_12m=3), "everyone_else"),
+    (
+        person("admitted", emergency_admissions_12m=1, emergency_admissions_90d=1),
+        "acute_episode_90d",
+    ),
+    (person("ae_recently", ae_attendances_12m=1, ae_attendances_90d=1), "acute_episode_90d"),
+    (person("reablement", in_reablement=True), "acute_episode_90d"),
+    (person("admitted_months_ago", emergency_admissions_12m=1), "everyone_else"),
+    (person("ae_months_ago", ae_attendances_12m=3), "everyone_else"),
     # healthy, with every nullable column missing
     (person("healthy", hfrs_category=None, efi_category=None, pam_level=None), "everyone_else"),
 ]

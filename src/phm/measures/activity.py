@@ -124,6 +124,8 @@ def service_use(population: ir.Table, encounter: ir.Table, index_date: dt.date) 
     - social_care: any social_care contact in the window (in receipt of social care).
     - total_cost_gbp: cost_gbp summed over every encounter in the window (missing
       costs count 0).
+    - emergency_admissions_90d, ae_attendances_90d: the same counts over the last
+      90 days, (index - 90, index], for the acute-illness segment.
     - days_at_home_12m: 365 minus the nights spent in hospital in the last 12
       months. Nights of a stay are its discharge date - admission date (a day
       case: 0 nights), counted over any apc stay, whenever it started, clipped to
@@ -149,6 +151,12 @@ def service_use(population: ir.Table, encounter: ir.Table, index_date: dt.date) 
     }
     metrics: dict[str, ir.Value] = {}
     fills: dict[str, object] = {}
+    recent = _in_window(t.start_date, index_date, RECENT_DAYS)
+    metrics["emergency_admissions_90d"] = t.encounter_id.count(
+        where=recent & _kind(t, "apc", "emergency")
+    )
+    metrics["ae_attendances_90d"] = t.encounter_id.count(where=recent & _kind(t, "ae", None))
+    fills |= {"emergency_admissions_90d": 0, "ae_attendances_90d": 0}
     for suffix, in_window in windows.items():
         for name, (setting, method) in _COUNTS.items():
             metrics[name + suffix] = t.encounter_id.count(
