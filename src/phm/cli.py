@@ -317,6 +317,23 @@ def schema() -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Start the web application on the data folder (log in at the address it prints)."""
+    import uvicorn
+
+    from phm.web.app import create_app
+
+    settings = _State.settings
+    with user_errors():
+        application = create_app(settings.home, settings.engine)
+    out.print(f"phm is at http://{host}:{port}/ (Ctrl+C to stop)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
 def definitions() -> None:
     """Print the clinical definitions in use as Markdown (the source of docs/definitions.md)."""
     with user_errors():
@@ -344,8 +361,10 @@ def demo(
     home = settings.home
     out.print(
         "\n[bold]Next:[/]\n"
-        f"  phm --home {home} tables                         the tables made\n"
-        f"  phm --home {home} export person --out person.csv  the person table\n"
-        f"  phm --home {home} export rejects --out rejects.csv rows the ingest rejected\n"
-        f"  {extract}/truth/                   each person's true risk (for judging models)"
+        f"  phm --home {home} serve          the web app at http://127.0.0.1:8000/\n"
+        f"  phm --home {home} tables         the tables made\n"
+        f"  phm --home {home} export person --out person.csv\n"
+        f"  phm --home {home} worklist --cohort ltc_3plus --practice CODE --out list.xlsx\n"
+        f"  phm --home {home} export rejects --out rejects.csv\n"
+        f"  {extract}/truth/  each person's true risk (for judging models)"
     )

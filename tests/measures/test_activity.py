@@ -149,6 +149,22 @@ def test_window_boundaries_and_events_after_the_index_date(backend: Any) -> None
     assert result[0]["social_care_12m"] is False
 
 
+def test_acute_episodes_in_the_last_90_days(backend: Any) -> None:
+    enc = encounters(
+        contact("recent", "ae", 89),
+        admission("recent", "emergency", 10, 5),
+        admission("recent", "elective", 10, 10),
+        contact("edge", "ae", 90),  # 90 days before: outside (index - 90, index]
+        admission("edge", "emergency", 120, 100),
+        contact("after", "ae", -1),  # the day after the index date
+    )
+    result = by_person(
+        rows(backend, service_use(population("recent", "edge", "after"), enc, INDEX), "person_id")
+    )
+    got = {p: (r["ae_attendances_90d"], r["emergency_admissions_90d"]) for p, r in result.items()}
+    assert got == {"recent": (1, 1), "edge": (0, 0), "after": (0, 0)}
+
+
 def test_emergency_bed_days_count_admissions_that_started_in_the_window(backend: Any) -> None:
     events = [
         admission("five nights", "emergency", 20, 15),

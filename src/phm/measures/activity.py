@@ -180,7 +180,9 @@ def service_use(population: ir.Table, encounter: ir.Table, index_date: dt.date) 
         days_at_home_12m=ibis.greatest(YEAR_DAYS - out.nights_in_hospital_12m, 0).cast("int64"),
     )
     order = [f"{name}{suffix}" for suffix in windows for name in SERVICE_USE_COLUMNS]
-    return out.select("person_id", *order, "days_at_home_12m")
+    return out.select(
+        "person_id", *order, "emergency_admissions_90d", "ae_attendances_90d", "days_at_home_12m"
+    )
 
 
 def escalation(

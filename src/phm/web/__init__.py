@@ -1,0 +1,1 @@
+"""The web application: population dashboards and worklists (FastAPI + Jinja2)."""
