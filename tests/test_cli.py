@@ -50,7 +50,7 @@ def test_ingest_run_export(tmp_path: Path, extract: Path) -> None:
         (["run", "--index-date", "31/03/2026"], "is not a date: use YYYY-MM-DD"),
         (["ingest", "/no/such/folder"], "no such file or folder"),
         (["ingest", ".", "--replace", "--append"], "choose one of --replace and --append"),
-        (["ingest", ".", "--format", "hl7"], "this version reads the canonical format only"),
+        (["ingest", ".", "--format", "hl7"], "choose one of canonical, synthea, fhir, omop"),
         (["export", "person", "--out", "x.csv"], "no table 'person'"),
         (["synth", "--format", "xml"], "--format 'xml': choose parquet or csv"),
         (["--place", "atlantis", "synth"], "no place file"),

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, cast
 
 import typer
 from rich.console import Console
@@ -24,7 +24,9 @@ from phm.cohorts import load_cohorts, worklist, write_worklist
 from phm.config import PlaceError, Settings, load_place
 from phm.engine import Store, StoreError, connect
 from phm.export import ExportError, export_table
-from phm.ingest.canonical import IngestError, IngestReport, Mode, SourceError, ingest_canonical
+from phm.ingest import FORMATS, IngestError, IngestReport, Mode, SourceError
+from phm.ingest import Format as SourceFormat
+from phm.ingest import ingest as ingest_source
 from phm.pipeline import RunSummary, run
 from phm.schema.markdown import data_model_markdown
 
@@ -182,35 +184,67 @@ def _print_ingest(report: IngestReport) -> None:
             reasons.add_row(tbl, fld, why, f"{n:,}")
         out.print(reasons)
         out.print("Every rejected row is kept: `phm export rejects --out rejects.csv`.")
+    if report.sources:
+        sources = RichTable(title="Source files read", title_justify="left")
+        for heading in ("file", "kind", "records", "not loadable", "status"):
+            sources.add_column(
+                heading, justify="right" if heading in ("records", "not loadable") else "left"
+            )
+        for s in report.sources:
+            status = s.status if not s.message else f"{s.status}: {s.message}"
+            sources.add_row(
+                s.source_file, s.kind, f"{s.records_read:,}", f"{s.records_rejected:,}", status
+            )
+        out.print(sources)
+    if report.unmapped:
+        total = sum(report.unmapped.values())
+        out.print(f"Codes unmapped: {len(report.unmapped):,} codes in {total:,} records; top 20:")
+        for (system, code, display), n in report.unmapped.most_common(20):
+            out.print(f"  {system} {code} {display}: {n:,}", highlight=False)
+    for note in report.notes:
+        out.print(f"[cyan]note[/] {note}", highlight=False)
     for name in report.ignored:
-        out.print(f"[yellow]ignored[/] {name}: not a canonical table file")
-    for f in report.failed:
-        err.print(f"[bold red]error:[/] {f.message}", highlight=False, soft_wrap=True)
+        reason = "" if report.format != "canonical" else ": not a canonical table file"
+        out.print(f"[yellow]ignored[/] {name}{reason}", highlight=False)
+    for failure in report.failed:
+        err.print(f"[bold red]error:[/] {failure.message}", highlight=False, soft_wrap=True)
     out.print(f"Done in {report.seconds:.1f}s.")
 
 
-def _ingest(path: Path, mode: Mode | None) -> IngestReport:
+def _ingest(path: Path, mode: Mode | None, fmt: str = "canonical") -> IngestReport:
     settings = _State.settings
-    report = ingest_canonical(path, settings.home, settings.key(), mode)
+    place = None if fmt == "canonical" else load_place(settings.place)
+    report = ingest_source(
+        path,
+        settings.home,
+        settings.key(),
+        format=cast(SourceFormat, fmt),
+        mode=mode,
+        place=place,
+    )
     _print_ingest(report)
     return report
 
 
 @app.command()
 def ingest(
-    path: Annotated[Path, typer.Argument(help="folder of <table>.csv / <table>.parquet")],
-    fmt: Annotated[str, typer.Option("--format", help="source format")] = "canonical",
+    path: Annotated[
+        Path, typer.Argument(help="the extract: a folder (or file) in the chosen format")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="canonical, synthea, fhir or omop")
+    ] = "canonical",
     replace: Annotated[bool, typer.Option("--replace", help="empty the store first")] = False,
     append: Annotated[bool, typer.Option("--append", help="add to the store")] = False,
 ) -> None:
     """Validate and load an extract into the store; bad rows are kept with their reasons."""
-    if fmt != "canonical":
-        fail(f"--format {fmt!r}: this version reads the canonical format only")
+    if fmt not in FORMATS:
+        fail(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if replace and append:
         fail("choose one of --replace and --append")
     mode: Mode | None = "replace" if replace else "append" if append else None
     with user_errors():
-        report = _ingest(path, mode)
+        report = _ingest(path, mode, fmt)
     if report.failed:
         raise typer.Exit(1)
 

@@ -3,4 +3,3 @@
 from tests.web.conftest import app, web_home
 
 __all__ = ["app", "web_home"]
-
