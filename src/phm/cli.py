@@ -27,7 +27,7 @@ from phm.export import ExportError, export_table
 from phm.ingest import FORMATS, IngestError, IngestReport, Mode, SourceError
 from phm.ingest import Format as SourceFormat
 from phm.ingest import ingest as ingest_source
-from phm.pipeline import RunSummary, run
+from phm.pipeline import RunSummary, latest_date, run
 from phm.schema.markdown import data_model_markdown
 
 app = typer.Typer(
@@ -284,6 +284,7 @@ def _run(store: Store, index_date: dt.date | None) -> RunSummary:
         out.print(listing)
     for name, why in summary.unavailable_cohorts.items():
         out.print(f"[yellow]cohort {name} unavailable:[/] {why}")
+    out.print(summary.risk.capitalize() + ".")
     return summary
 
 
@@ -350,6 +351,47 @@ def schema() -> None:
     out.print(data_model_markdown(), markup=False, highlight=False, soft_wrap=True)
 
 
+risk_app = typer.Typer(help="Emergency admission risk: train a model, score the population.")
+app.add_typer(risk_app, name="risk")
+
+
+def _train(store: Store, index_date: dt.date | None, truth: Path | None, seed: int) -> None:
+    from phm.risk import train
+
+    day = index_date or latest_date(store)
+    with err.status("training the risk model"):
+        trained = train(store, index_date=day, truth=truth, seed=seed)
+    card = store.home / "models" / trained.version / "model_card.md"
+    out.print(f"Trained risk model {trained.version}; model card: {card}")
+    _run(store, day)
+
+
+@risk_app.command("train")
+def risk_train(
+    index_date: Annotated[
+        str | None, typer.Option(help="evaluation date (default: the latest date in the data)")
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="the synthetic generator's truth folder, for judging")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Train on the year before the index date, judge on a later date, then score everyone."""
+    day = parse_date(index_date)
+    with _store() as store, user_errors():
+        _train(store, day, truth, seed)
+
+
+@risk_app.command("score")
+def risk_score(
+    index_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+) -> None:
+    """Score every person with the latest model (the pipeline run does this too)."""
+    day = parse_date(index_date)
+    with _store() as store, user_errors():
+        _run(store, day)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -392,6 +434,7 @@ def demo(
         fail("the synthetic extract did not load cleanly")
     with _store() as store, user_errors():
         _run(store, None)
+        _train(store, None, extract / "truth", 0)
     home = settings.home
     out.print(
         "\n[bold]Next:[/]\n"

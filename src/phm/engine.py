@@ -108,6 +108,15 @@ class Store:
             self.con.disconnect()
 
 
+def canonical_table(store: Store, name: str) -> ir.Table:
+    """A canonical table, or an empty one of the same shape where the extract had none."""
+    from phm.schema.canonical import TABLES, stored_schema
+
+    if store.has(name) or name in ("person", "practice"):
+        return store.table(name)
+    return rows_table([], stored_schema(TABLES[name]))
+
+
 def spark_session(partitions: int = 4) -> Any:
     """A local Spark session for this machine: loopback only, Arrow on, few partitions."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

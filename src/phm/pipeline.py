@@ -19,9 +19,10 @@ from phm import __version__
 from phm.codelists.registry import shipped_registry
 from phm.codelists.thresholds import shipped_thresholds
 from phm.cohorts import cohort_members, load_cohorts
-from phm.engine import Store, rows_table
+from phm.engine import Store, canonical_table
 from phm.measures.person_table import CANONICAL_INPUTS, person_table
-from phm.schema.canonical import TABLES, stored_schema
+from phm.risk.model import RiskError
+from phm.risk.score import score
 from phm.segments import load_segments, segment_columns, segment_summary
 
 EVENT_DATES = (
@@ -38,6 +39,7 @@ class RunSummary:
     rows: dict[str, int] = field(default_factory=dict)
     segments: list[dict[str, object]] = field(default_factory=list)
     unavailable_cohorts: dict[str, str] = field(default_factory=dict)
+    risk: str = ""
     seconds: float = 0.0
 
 
@@ -56,26 +58,21 @@ def latest_date(store: Store) -> dt.date:
     return latest
 
 
-def _canonical(store: Store, name: str) -> ir.Table:
-    """A canonical table, or an empty one of the same shape where the extract had none."""
-    if store.has(name) or name in ("person", "practice"):
-        return store.table(name)
-    schema = stored_schema(TABLES[name])
-    return rows_table([], schema)
-
-
 def run(store: Store, index_date: dt.date | None = None) -> RunSummary:
     """Build the derived tables as of `index_date` (default: the latest date in the data)."""
     started = time.perf_counter()
     day = index_date or latest_date(store)
     registry, thresholds = shipped_registry(), shipped_thresholds()
-    tables = {name: _canonical(store, name) for name in CANONICAL_INPUTS}
+    tables = {name: canonical_table(store, name) for name in CANONICAL_INPUTS}
     # Ibis 12 cannot cache PySpark expressions that hold in-memory tables;
     # Spark plans the single query well enough on its own.
     cache_parts = store.engine == "duckdb"
     measured = person_table(tables, registry, thresholds, day, cache_parts=cache_parts)
     segmentation = load_segments(columns=measured.columns)
-    built = store.write("person_table", measured.mutate(**segment_columns(measured, segmentation)))
+    measures = store.write(
+        "person_measures", measured.mutate(**segment_columns(measured, segmentation))
+    )
+    built, risk_note = _with_risk(store, measures)
     cohorts = load_cohorts(columns=built.columns)
     members = store.write("cohort_members", cohort_members(built, cohorts))
     rows = {
@@ -103,5 +100,25 @@ def run(store: Store, index_date: dt.date | None = None) -> RunSummary:
         rows=rows,
         segments=segments,
         unavailable_cohorts=dict(cohorts.unavailable),
+        risk=risk_note,
         seconds=seconds,
     )
+
+
+def _with_risk(store: Store, measures: ir.Table) -> tuple[ir.Table, str]:
+    """The person table: the measures, with each person's risk once a model is trained."""
+    if not (store.home / "models" / "latest").is_dir():
+        return store.write("person_table", measures), "no risk model yet: `phm risk train`"
+    try:
+        scores = score(store, table=measures)
+    except RiskError as e:
+        return store.write("person_table", measures), f"risk not scored: {e}"
+    joined = measures.left_join(scores, "person_id").select(
+        measures,
+        "risk_score",
+        "risk_tier",
+        "risk_explanation",
+        risk_model_version=scores.model_version,
+    )
+    version = (store.home / "models" / "latest" / "VERSION").read_text().strip()
+    return store.write("person_table", joined), f"risk scored with model {version}"

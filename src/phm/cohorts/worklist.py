@@ -123,6 +123,8 @@ def worklist(
         ibis.asc(t.person_id),
     ]
     t = t.mutate(priority=(ibis.row_number().over(order_by=order) + 1).cast("int64"))
+    if "risk_score" in t.columns:
+        t = t.mutate(risk_score=t.risk_score.round(3))
     keep = [c for c, _, always in WORKLIST_COLUMNS if always or c in t.columns]
     return t.select(*keep).order_by("priority")
 
