@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phm.ingest import ingest
-from phm.ingest.validation import row_errors
 from phm.schema import TABLES, validate
+from phm.schema.validate import row_errors
 from tests.ingest.conftest import KEY, rejects, table_rows
 from tests.ingest.test_canonical import PRACTICE, write
 

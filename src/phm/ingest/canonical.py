@@ -11,7 +11,7 @@ One pass per check: the value checks run once over the file and keep only the
 rows that fail (few, in a clean extract); keys, references and the store are
 checked with one aggregation or join each; then the good rows are written in
 one copy. A Parquet column that already has its canonical type is checked as
-it is (see phm.ingest.validation).
+it is (`row_errors` in phm.schema.validate).
 
 The Synthea, FHIR and OMOP adapters stage canonical Parquet files that carry
 `_source_file` and `_source_line` columns; the loader then names the original
@@ -43,9 +43,8 @@ from phm.ingest.report import (
     Mode,
     SourceError,
 )
-from phm.ingest.validation import row_errors, typed_value
 from phm.schema.canonical import TABLES, Table, load_order, stored_name
-from phm.schema.validate import REJECTS_SCHEMA, raw_json
+from phm.schema.validate import REJECTS_SCHEMA, raw_json, row_errors, typed_value
 
 __all__ = [
     "FileReport",

@@ -1,9 +1,11 @@
 """Row validation against the canonical schema, written once in Ibis.
 
-Input: a table of the file's values as strings (empty strings already NULL)
-plus a `_line` column locating each row in its source. Output: the typed rows
-that pass every check, and one reject row per failed check, each naming the
-line, the field and the reason, with the raw row as JSON.
+Input: a table of the file's values (empty strings already NULL) plus a
+`_line` column locating each row in its source. Output: the typed rows that
+pass every check, and one reject row per failed check, each naming the line,
+the field and the reason, with the raw row as JSON. `row_errors` is the check
+itself: the loader runs it in one pass, checking a column that arrives in its
+canonical type (a Parquet DATE for a date) as it is rather than as text.
 """
 
 from __future__ import annotations
@@ -16,20 +18,6 @@ import ibis.expr.types as ir
 from phm.engine import rows_table
 from phm.schema.canonical import Column, Reference, Table
 
-_CAST = {
-    "string": "string",
-    "date": "date",
-    "datetime": "timestamp",
-    "int": "int64",
-    "float": "float64",
-}
-_NOUN = {
-    "date": "a date (YYYY-MM-DD)",
-    "datetime": "a date-time (YYYY-MM-DDTHH:MM:SS)",
-    "int": "a whole number",
-    "float": "a number",
-}
-
 
 @dataclass(frozen=True)
 class Checked:
@@ -39,40 +27,78 @@ class Checked:
     rejects: ir.Table
 
 
-def _typed(column: Column, value: ir.StringValue) -> ir.Value:
+_CAST = {"date": "date", "datetime": "timestamp", "int": "int64", "float": "float64"}
+_NOUN = {
+    "date": "a date (YYYY-MM-DD)",
+    "datetime": "a date-time (YYYY-MM-DDTHH:MM:SS)",
+    "int": "a whole number",
+    "float": "a number",
+}
+
+
+def typed_value(column: Column, value: ir.Value, typed: bool) -> ir.Value:
+    """The value in its canonical type: as it is when typed, else parsed from text."""
     if column.type == "string":
         return value
+    if typed:
+        return value.cast(_CAST[column.type])
+    text = value
+    assert isinstance(text, ir.StringValue)
     if column.type == "int":
         # "12.0" is a whole number written as a float by many exporters.
-        as_float = value.try_cast("float64")
+        as_float = text.try_cast("float64")
         return ibis.ifelse(
             as_float == as_float.round(0), as_float.cast("int64"), ibis.null("int64")
         )
-    return value.try_cast(_CAST[column.type])
+    return text.try_cast(_CAST[column.type])
 
 
-def _column_error(column: Column, value: ir.StringValue) -> ir.StringValue:
+def column_error(column: Column, value: ir.Value, typed: bool) -> ir.StringValue:
     """The first problem with one value, or NULL when it is acceptable."""
-    typed = _typed(column, value)
+    parsed = typed_value(column, value, typed)
     cases: list[tuple[ir.BooleanValue, str]] = []
     if column.required:
         cases.append((value.isnull(), "missing required value"))
-    if column.type != "string":
-        cases.append((value.notnull() & typed.isnull(), f"not {_NOUN[column.type]}"))
+    if column.type != "string" and not typed:
+        cases.append((value.notnull() & parsed.isnull(), f"not {_NOUN[column.type]}"))
     if column.allowed is not None:
         listed = ", ".join(column.allowed) if len(column.allowed) <= 8 else "the allowed values"
         cases.append((value.notnull() & ~value.isin(column.allowed), f"not one of {listed}"))
     if column.pattern is not None:
+        assert isinstance(value, ir.StringValue)
         cases.append(
             (value.notnull() & ~value.re_search(column.pattern), "not in the expected format")
         )
     if column.minimum is not None:
-        cases.append((typed < column.minimum, f"below the minimum {column.minimum:g}"))
+        cases.append((parsed < column.minimum, f"below the minimum {column.minimum:g}"))
     if column.maximum is not None:
-        cases.append((typed > column.maximum, f"above the maximum {column.maximum:g}"))
+        cases.append((parsed > column.maximum, f"above the maximum {column.maximum:g}"))
     if not cases:
         return ibis.null("string")
     return ibis.cases(*cases, else_=ibis.null("string"))
+
+
+def row_errors(table: Table, source: ir.Table, typed: frozenset[str]) -> dict[str, ir.StringValue]:
+    """One error expression per column (`_err_<column>`), NULL where the value passes.
+
+    `typed` names the columns of `source` that already hold their canonical type.
+    """
+    errors: dict[str, ir.StringValue] = {
+        f"_err_{c.name}": column_error(c, source[c.name], c.name in typed) for c in table.columns
+    }
+    for rule in table.rules:
+        if rule.kind == "not_before":
+            col, other = table.column(rule.field), table.column(rule.other)
+            violated = typed_value(col, source[col.name], col.name in typed) < typed_value(
+                other, source[other.name], other.name in typed
+            )
+        else:
+            violated = (source[rule.other] == rule.when_value) & source[rule.field].isnull()
+        name = f"_err_{rule.field}"
+        errors[name] = errors[name].fill_null(
+            ibis.ifelse(violated, rule.reason, ibis.null("string"))
+        )
+    return errors
 
 
 def _json_string(value: ir.StringValue) -> ir.StringValue:
@@ -100,26 +126,14 @@ def validate(
     table's columns); pass a list without identifiers to keep them out of it.
     """
     raw_columns = raw_columns if raw_columns is not None else list(table.column_names)
-    errors: dict[str, ir.StringValue] = {
-        f"_err_{c.name}": _column_error(c, source[c.name]) for c in table.columns
-    }
-    for rule in table.rules:
-        if rule.kind == "not_before":
-            col, other = table.column(rule.field), table.column(rule.other)
-            violated = _typed(col, source[col.name]) < _typed(other, source[other.name])
-        else:
-            violated = (source[rule.other] == rule.when_value) & source[rule.field].isnull()
-        name = f"_err_{rule.field}"
-        errors[name] = errors[name].fill_null(
-            ibis.ifelse(violated, rule.reason, ibis.null("string"))
-        )
+    errors = row_errors(table, source, frozenset())
     checked = source.mutate(**errors)
 
     any_error = ibis.literal(False)
     for name in errors:
         any_error = any_error | checked[name].notnull()
     accepted = checked.filter(~any_error).select(
-        "_line", **{c.name: _typed(c, checked[c.name]) for c in table.columns}
+        "_line", **{c.name: typed_value(c, checked[c.name], False) for c in table.columns}
     )
     bad = checked.filter(any_error)
     bad = bad.mutate(_raw=raw_json(bad, raw_columns))
