@@ -103,3 +103,18 @@ def test_worklist_for_a_practice(tmp_path: Path) -> None:
     assert {r["Practice"] for r in listed} == {"Y99001"}
     code, output = phm("--home", home, "worklist", "--cohort", "nope", "--out", str(out))
     assert code == 2 and "unknown cohort 'nope'" in output
+
+
+def test_demo_runs_the_main_job_end_to_end(tmp_path: Path) -> None:
+    """synth → ingest → run → risk train → scored person table, as `make demo` runs it."""
+    home = tmp_path / "home"
+    code, output = phm("--home", str(home), "demo", "--persons", "1500")
+    assert code == 0, output
+    assert "Bridges to Health segments" in output and "Risk scored with model" in output
+    code, output = phm("--home", str(home), "export", "person", "--out", str(tmp_path / "p.csv"))
+    assert code == 0
+    with (tmp_path / "p.csv").open() as f:
+        people = list(csv.DictReader(f))
+    assert len(people) == 1500
+    assert all(p["risk_tier"] and p["bridges_segment"] for p in people)
+    assert (home / "models" / "latest" / "model_card.md").exists()
