@@ -202,36 +202,26 @@ def create_app(home: Path, engine: Engine = "duckdb") -> FastAPI:
                 status=exc.status,
                 detail=f"{exc.reason} [{request.url.query}]",
             )
-        if is_api(request):
-            return JSONResponse({"detail": exc.reason}, status_code=exc.status)
-        return templates.TemplateResponse(
-            request,
-            "refused.html",
-            {"viewer": exc.viewer, "reason": exc.reason},
-            status_code=exc.status,
-        )
+        return problem(request, exc.reason, exc.status, exc.viewer)
 
     @app.exception_handler(GeographyError)
     async def unknown_area(request: Request, exc: GeographyError) -> Response:
-        if is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=404)
-        return templates.TemplateResponse(
-            request,
-            "refused.html",
-            {"viewer": None, "reason": str(exc), "title": "Not found"},
-            status_code=404,
-        )
+        return problem(request, str(exc), 404, title="Not found")
 
     @app.exception_handler(DataMissing)
     async def data_missing(request: Request, exc: DataMissing) -> Response:
+        return problem(request, str(exc), 503, title="No data")
+
+    def problem(
+        request: Request, reason: str, status: int, viewer: Viewer | None = None, title: str = ""
+    ) -> Response:
+        """A refusal or error: JSON for the API, the refusal page for a person."""
         if is_api(request):
-            return JSONResponse({"detail": str(exc)}, status_code=503)
-        return templates.TemplateResponse(
-            request,
-            "refused.html",
-            {"viewer": None, "reason": str(exc), "title": "No data"},
-            status_code=503,
-        )
+            return JSONResponse({"detail": reason}, status_code=status)
+        context: dict[str, object] = {"viewer": viewer, "reason": reason}
+        if title:
+            context["title"] = title
+        return templates.TemplateResponse(request, "refused.html", context, status_code=status)
 
     def controlled(viewer: Viewer, area: Area, disclosure: str, path: str) -> bool:
         """Whether this viewer sees this area's aggregates disclosure-controlled."""
